@@ -103,6 +103,7 @@ class TrialRecord:
 
 def _write_frame(df: pd.DataFrame, path: Path) -> None:
     out = df.copy()
+    out.attrs = {}  # e.g. an OpenSim TableHeader from read_table: not parquet metadata
     out.index = pd.Index(out.index.to_numpy(dtype=float), name="time")
     out.columns = [str(c) for c in out.columns]
     out.to_parquet(path)
@@ -178,8 +179,10 @@ def record_failure(root: str | Path, trial_id: str, error: str, **info: Any) -> 
     d = Path(root) / "failures"
     d.mkdir(parents=True, exist_ok=True)
     p = d / f"{trial_id}.json"
-    p.write_text(json.dumps({"trial_id": trial_id, "error": error, **info}, indent=1,
-                            default=_json_default))
+    tmp = d / f".{trial_id}.json.tmp"
+    tmp.write_text(json.dumps({"trial_id": trial_id, "error": error, **info}, indent=1,
+                              default=_json_default))
+    os.replace(tmp, p)
     return p
 
 
@@ -208,7 +211,8 @@ class Dataset:
         d = self.root / "trials"
         if not d.is_dir():
             return []
-        return sorted(p.name for p in d.iterdir() if (p / "meta.json").is_file())
+        return sorted(p.name for p in d.iterdir()
+                      if not p.name.startswith(".") and (p / "meta.json").is_file())
 
     def failures(self) -> list[dict[str, Any]]:
         d = self.root / "failures"
