@@ -36,6 +36,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="shared data folder (default $OPENSIM_SURROGATE_DATA or ../shared/data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a ReferenceConfig field (repeatable), e.g. --set so_max_reserve=10")
+
+
+#: Per-corpus changes to the default ReferenceConfig. The hamner2013 running models are too
+#: weak for static optimization at speed (ankle reserves up to ~80 N·m): frames whose reserve
+#: actuators exceed 10 N·m are masked (so_valid False) instead of kept as muscle labels.
+CORPUS_CONFIG: dict[str, dict[str, object]] = {"hamner2013": {"so_max_reserve": 10.0}}
+
+
+def corpus_config(corpus: str, assignments: list[str]):
+    """ReferenceConfig for ``corpus`` with ``KEY=VALUE`` overrides (values parsed as JSON)."""
+    import dataclasses
+    import json
+
+    from ..errors import InputError
+    from ..reference.config import ReferenceConfig
+
+    values = dict(CORPUS_CONFIG.get(corpus, {}))
+    fields = {f.name for f in dataclasses.fields(ReferenceConfig)}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in fields:
+            raise InputError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(fields))}")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return ReferenceConfig.from_dict({**ReferenceConfig().to_dict(), **values})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"--jobs must be >= 0, not {args.jobs}")
     if args.limit is not None and args.limit < 0:
         raise DatasetError(f"--limit must be >= 0, not {args.limit}")
-    summary = build_dataset(corpus, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                            limit=args.limit, progress=not args.no_progress,
+    config = corpus_config(corpus, args.set or [])
+    summary = build_dataset(corpus, args.out, config=config, jobs=args.jobs,
+                            scheduler=args.scheduler, limit=args.limit, progress=not args.no_progress,
                             data_root=args.data)
     sys.stdout.write(summary.to_markdown())
     if summary.trials and summary.complete == 0:
