@@ -268,3 +268,18 @@ def test_so_windows() -> None:
     two = valid | ((t > 1.3) & (t < 1.45))
     assert len(so_windows(t, two, ReferenceConfig())) == 1  # gap < 0.5 s: merged
     assert len(so_windows(t, two, ReferenceConfig(), merge_gap_s=0.2)) == 2
+
+
+def test_id_keeps_every_frame_when_times_do_not_print_exactly(run, data_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """Regression: times like 5.698333 (120 Hz sources resampled) printed as 5.69833 in the
+    setup XML made ID drop the last frame (hamner2013 subject02 Run_2)."""
+    spec, _, record, _ = run
+    generic = data_dir / "models" / "Uhlrich2022_SchreiberMoissenet2019.osim"
+    coords = record.kinematics.iloc[60:70].copy()
+    coords.index = pd.Index(coords.index.to_numpy() + 1.0 / 300.0, name="time")
+    grf = tools.read_sto(spec.grf_mot)
+    res = tools.inverse_dynamics(generic, coords, spec.external_loads_xml, grf, ReferenceConfig(),
+                                 out_dir=tmp_path, name="offset")
+    assert len(res.moments) == len(coords)
+    assert np.allclose(res.moments.index.to_numpy(), coords.index.to_numpy(), atol=1e-6)

@@ -850,8 +850,12 @@ def inverse_dynamics(model_osim: str | Path, coordinates: str | Path | pd.DataFr
     excluded = osim.ArrayStr()
     excluded.append("Muscles")
     tool.setExcludedForces(excluded)
-    tool.setStartTime(float(coords.index[0]))
-    tool.setEndTime(float(coords.index[-1]))
+    # The setup XML prints times with ~6 significant digits: a range equal to the first and last
+    # frame times can round inwards and drop a frame (e.g. 5.698333 -> 5.69833 at 120 Hz
+    # sources). Pad by half a sample; ID still returns exactly the coordinate frames.
+    half = 0.5 / float(config.sample_rate_hz)
+    tool.setStartTime(float(coords.index[0]) - half)
+    tool.setEndTime(float(coords.index[-1]) + half)
     tool.setResultsDir(str(work.resolve()))
     tool.setOutputGenForceFileName(f"{name}.sto")
     setup = work / f"{name}_setup.xml"
