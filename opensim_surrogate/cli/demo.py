@@ -21,7 +21,7 @@ DESCRIPTION = (
     "Run one shared schreiber2019 walking trial (of a subject held out of the bundle's\n"
     "training) through the real OpenSim pipeline (scale, IK, ID, SO) and through the surrogate,\n"
     "print R², RMSE and seconds side by side, and write OUT/comparison.png and\n"
-    "OUT/comparison.md. Takes about two minutes (OpenSim IK and static optimization dominate)."
+    "OUT/comparison.md. Takes one to two minutes (OpenSim IK and static optimization dominate)."
 )
 
 #: Hip muscles shown in the figure (Rajagopal family; parts summed per group).

@@ -226,11 +226,19 @@ class Surrogate:
                                        uncertainty=self.uncertainty))
 
     def _ood(self, kin: pd.DataFrame) -> tuple[pd.DataFrame, float, str | None]:
+        import inspect
+
+        kw: dict[str, Any] = {}
+        try:
+            params = inspect.signature(self.bundle.ood).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins
+            params = {}
+        if "height_m" in params:
+            kw["height_m"] = self.height_m
+        if "mass_kg" in params:  # bundles that take the body mass as an input feature
+            kw["mass_kg"] = self.mass_kg
         with inference_threads():
-            try:
-                res = self.bundle.ood(kin, height_m=self.height_m)
-            except TypeError:  # a bundle whose ood() takes no height
-                res = self.bundle.ood(kin)
+            res = self.bundle.ood(kin, **kw)
         dist = np.asarray(getattr(res, "distance", []), dtype=float).reshape(-1)
         thr = float(getattr(res, "threshold", float("nan")))
         if dist.shape[0] != len(kin):
