@@ -376,7 +376,7 @@ def stack(comps: Sequence[TrialComparison], head: str, channels: Sequence[str] |
           ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Pooled (frames x channels) reference and prediction of ``head`` over ``comps``."""
     if channels is None:
-        channels = _common_channels(comps, head)
+        channels = common_channels(comps, head)
     ys, ps = [], []
     for c in comps:
         ys.append(c.ref[head].reindex(columns=list(channels)).to_numpy(float))
@@ -386,7 +386,7 @@ def stack(comps: Sequence[TrialComparison], head: str, channels: Sequence[str] |
     return np.concatenate(ys), np.concatenate(ps), list(channels)
 
 
-def _common_channels(comps: Sequence[TrialComparison], head: str) -> list[str]:
+def common_channels(comps: Sequence[TrialComparison], head: str) -> list[str]:
     if not comps:
         return []
     first = comps[0].channels(head)
@@ -404,7 +404,7 @@ def channel_table(comps: Sequence[TrialComparison], head: str) -> pd.DataFrame:
     the per-cycle peak columns (``peak_err``: mean |prediction - reference| of the cycle
     peak, ``peak_timing_err_pct``: mean |timing difference| in % of the cycle, ``n_cycles``).
     """
-    chans = _common_channels(comps, head)
+    chans = common_channels(comps, head)
     if not chans:
         return pd.DataFrame()
     m = _metrics()
@@ -439,7 +439,7 @@ def group_table(comps: Sequence[TrialComparison], head: str, by: str,
     """
     if by not in ("subject", "condition"):
         raise InputError(f"group by 'subject' or 'condition', not {by!r}", column="by")
-    channels = list(channels) if channels is not None else _common_channels(comps, head)
+    channels = list(channels) if channels is not None else common_channels(comps, head)
     if not channels:
         return pd.DataFrame()
     m = _metrics()
@@ -478,7 +478,7 @@ def overall_table(comps: Sequence[TrialComparison]) -> pd.DataFrame:
     """Subject-mean scores of every head (all its channels)."""
     rows = []
     for head in HEADS:
-        chans = _common_channels(comps, head)
+        chans = common_channels(comps, head)
         if not chans:
             continue
         rows.append({"outputs": f"{head} ({len(chans)}, {HEAD_UNITS[head]})",

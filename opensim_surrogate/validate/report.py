@@ -336,7 +336,7 @@ def _fill_tables(res: ValidationResult) -> None:
     comps = res.comparisons
     t = res.tables
     for head in C.HEADS:
-        if not C._common_channels(comps, head):
+        if not C.common_channels(comps, head):
             continue
         t[f"per_output_{head}"] = C.channel_table(comps, head)
         t[f"per_subject_{head}"] = C.group_table(comps, head, "subject")
