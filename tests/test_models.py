@@ -109,3 +109,19 @@ def test_chunked_scan_equals_loop():
     A, B, C, D = -torch.rand(d, n) * 3, torch.randn(b, t, n), torch.randn(b, t, n), torch.randn(d)
     assert torch.allclose(selective_scan_chunked(u, dt, A, B, C, D),
                           selective_scan(u, dt, A, B, C, D), atol=1e-5)
+
+
+def test_numpy_savgol_equals_scipy():
+    """The runtime's Savitzky-Golay derivatives (numpy, no scipy import) equal scipy's."""
+    import numpy as np
+    from scipy.signal import savgol_filter
+
+    from opensim_surrogate.train.features import savgol
+
+    rng = np.random.default_rng(3)
+    for n in (9, 40, 157):
+        x = np.cumsum(rng.normal(size=(n, 4)), axis=0)
+        for deriv in (0, 1, 2):
+            want = savgol_filter(x, 9, 3, deriv=deriv, delta=0.01, axis=0, mode="interp")
+            got = savgol(x, 9, 3, deriv, 0.01)
+            assert np.allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())

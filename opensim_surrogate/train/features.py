@@ -35,6 +35,8 @@ force of the model. Gait2Hip-60's 3 right-hip moments and 14 right-hip muscle gr
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -287,14 +289,55 @@ def check_sample_rate(index: pd.Index, rate: float = SAMPLE_RATE, what: str = "k
                          hint=f"resample the coordinates to {rate:g} Hz first")
 
 
-def _savgol(x: np.ndarray, spec: WindowFeatureSpec, deriv: int) -> np.ndarray:
-    from scipy.signal import savgol_filter
+@lru_cache(maxsize=64)
+def _savgol_operators(win: int, polyorder: int, deriv: int,
+                      delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear operators of a Savitzky-Golay derivative with scipy's ``mode="interp"``.
 
+    Returns the interior kernel (``win``,), the first-edge matrix (``win // 2``, ``win``) and the
+    last-edge matrix (``win // 2``, ``win``): a least-squares polynomial of order ``polyorder``
+    over a window, differentiated ``deriv`` times and evaluated at the window centre (interior)
+    or at the edge positions (first/last ``win // 2`` samples, fitted on the first/last window),
+    exactly what ``scipy.signal.savgol_filter(..., mode="interp")`` computes. Kept in numpy so
+    that predicting does not import ``scipy.signal`` (~0.8 s of cold start).
+    """
+    half = win // 2
+    pos = np.arange(win, dtype=float) - half          # centred positions: better conditioning
+    powers = np.arange(polyorder + 1)
+    fit = np.linalg.pinv(pos[:, None] ** powers[None, :])   # (p+1, win): samples -> coefficients
+    from math import factorial
+
+    def evaluate(t: np.ndarray) -> np.ndarray:        # (len(t), p+1): d^deriv/dt^deriv of t**j
+        out = np.zeros((len(t), polyorder + 1))
+        for j in range(deriv, polyorder + 1):
+            out[:, j] = factorial(j) / factorial(j - deriv) * t ** (j - deriv)
+        return out / delta ** deriv
+
+    kernel = (evaluate(np.array([0.0])) @ fit)[0]
+    first = evaluate(pos[:half]) @ fit
+    last = evaluate(pos[half + 1:]) @ fit
+    return kernel, first, last
+
+
+def savgol(x: np.ndarray, win: int, polyorder: int, deriv: int, delta: float) -> np.ndarray:
+    """Savitzky-Golay filter along axis 0, equal to scipy's ``savgol_filter(mode="interp")``."""
+    x = np.asarray(x, dtype=float)
+    kernel, first, last = _savgol_operators(int(win), int(polyorder), int(deriv), float(delta))
+    half = win // 2
+    n = x.shape[0]
+    out = np.empty_like(x)
+    windows = np.lib.stride_tricks.sliding_window_view(x, win, axis=0)  # (n-win+1, ..., win)
+    out[half:n - half] = windows @ kernel
+    out[:half] = np.tensordot(first, x[:win], axes=(1, 0))
+    out[n - half:] = np.tensordot(last, x[n - win:], axes=(1, 0))
+    return out
+
+
+def _savgol(x: np.ndarray, spec: WindowFeatureSpec, deriv: int) -> np.ndarray:
     win = spec.savgol_window
     if x.shape[0] < win:  # only reachable for very short inputs; keep an odd window
         win = max(spec.savgol_polyorder + 2 - (spec.savgol_polyorder % 2), x.shape[0] // 2 * 2 - 1)
-    return savgol_filter(x, win, spec.savgol_polyorder, deriv=deriv, delta=1.0 / spec.sample_rate,
-                         axis=0, mode="interp")
+    return savgol(x, win, spec.savgol_polyorder, deriv, 1.0 / spec.sample_rate)
 
 
 def window_features(kinematics: pd.DataFrame, spec: WindowFeatureSpec,
