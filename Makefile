@@ -24,7 +24,7 @@ demo: venv
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -q
-	$(PY) -m opensim_surrogate.bench_report benchmarks/RESULTS.md
+	$(PY) -m opensim_surrogate.bench_report benchmarks/RESULTS.md --readme README.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .benchmarks
