@@ -263,6 +263,11 @@ def save_bundle(directory: str | Path, model: Any, metadata: dict[str, Any],
         meta["integrity"]["metadata_sha256"] = metadata_digest(meta)
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1, allow_nan=False))
         (tmp / CARD_FILE).write_text(card if card is not None else default_card(meta))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a bundle is meant to be shared
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
@@ -405,7 +410,10 @@ def default_card(meta: dict[str, Any], notes: str | None = None) -> str:
           f"- optional coordinates: {', '.join(ins.get('optional_coordinates', [])) or 'none'} "
           "(training mean when absent)",
           f"- features ({len(ins.get('names', []))}): values, Savitzky-Golay velocities and "
-          "accelerations; pelvis tx/tz as velocities, pelvis ty relative to its median; height"
+          "accelerations; pelvis tx/tz as velocities, pelvis ty relative to its median"
+          + "".join(f"; {label}" for n, label in (("height_m", "height"),
+                                                   ("mass_kg", "body mass"))
+                    if n in ins.get("names", []))
           if meta.get("scheme") == "window" else "- features: the 10 paper angles in degrees",
           "- outputs: moments `<coord>_moment` (N·m = N·m/kg × mass), muscle forces (N, ≥ 0)",
           f"- uncertainty: Monte-Carlo dropout, {(meta.get('uncertainty') or {}).get('samples')}"
