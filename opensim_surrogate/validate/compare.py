@@ -290,7 +290,7 @@ def predict_trial(bundle: Any, record: Any) -> tuple[pd.DataFrame, pd.DataFrame,
     ood: dict[str, Any] = {}
     if hasattr(bundle, "ood"):
         try:
-            ood = _ood_dict(bundle.ood(kin, height))
+            ood = _ood_dict(bundle.ood(kin, height_m=height, mass_kg=float(record.mass_kg)))
         except Exception as exc:  # noqa: BLE001 - the OOD report is informative only
             log.warning("OOD check failed on %s: %s", record.trial_id, exc)
     frac = ood.get("fraction_over")
