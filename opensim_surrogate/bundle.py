@@ -97,12 +97,16 @@ class Prediction:
         Muscle forces, N (columns :attr:`Bundle.muscle_names`), >= 0.
     moments_std, forces_std : pandas.DataFrame or None
         Monte-Carlo-dropout standard deviations (same units), when asked for.
+    ood : OODResult or None
+        Out-of-distribution check of the same input features (window-scheme bundles; equal to
+        :meth:`Bundle.ood` on the same inputs, without computing the features twice).
     """
 
     moments: pd.DataFrame
     forces: pd.DataFrame
     moments_std: pd.DataFrame | None = None
     forces_std: pd.DataFrame | None = None
+    ood: "OODResult | None" = None
 
 
 @dataclass
@@ -758,9 +762,12 @@ class Bundle:
     def predict_per_kg(self, kinematics: Sequence[pd.DataFrame],
                        heights: Sequence[float | None] | None = None,
                        masses: Sequence[float | None] | None = None,
-                       uncertainty: bool = False) -> list[dict[str, np.ndarray]]:
+                       uncertainty: bool = False,
+                       features: Sequence[np.ndarray] | None = None
+                       ) -> list[dict[str, np.ndarray]]:
         """Mass-normalised predictions of many trials: ``[{head: (T, C)}]`` (and
-        ``head + ":std"`` when ``uncertainty``). Window scheme: all windows in one pass.
+        ``head + ":std"`` when ``uncertainty``). Window scheme: all windows in one pass
+        (``features``: the trials' :meth:`features`, when already computed).
         Cycle scheme: each input is one right-leg gait cycle."""
         from .train.features import predict_sequences
 
@@ -772,7 +779,8 @@ class Bundle:
                              f"{len(masses)} masses")
         fwd = self._forward_mc if uncertainty else self._forward
         if self.scheme == "window":
-            feats = [self.features(k, h, m) for k, h, m in zip(kins, heights, masses)]
+            feats = (list(features) if features is not None else
+                     [self.features(k, h, m) for k, h, m in zip(kins, heights, masses)])
             meta_in = self.metadata["inputs"]
             max_batch = _MAX_WINDOWS // (MC_SAMPLES if uncertainty else 1)
             raw = predict_sequences(fwd, feats, int(meta_in["window"]), int(meta_in["stride"]),
@@ -876,9 +884,13 @@ class Bundle:
             if not (isinstance(m, (int, float, np.floating)) and np.isfinite(m) and 10 <= m <= 300):
                 raise InputError(f"body mass {m!r} kg is not plausible",
                                  hint="give the subject's mass in kg (10-300)")
-        per_kg = self.predict_per_kg(kins, heights, masses, uncertainty)
+        heights = list(heights) if heights is not None else [None] * len(kins)
+        feats = None
+        if self.scheme == "window":  # shared by the network and the OOD check
+            feats = [self.features(k, h, m) for k, h, m in zip(kins, heights, masses)]
+        per_kg = self.predict_per_kg(kins, heights, masses, uncertainty, features=feats)
         out = []
-        for kin, mass, r in zip(kins, masses, per_kg):
+        for i, (kin, mass, r) in enumerate(zip(kins, masses, per_kg)):
             idx = kin.index
             mk = lambda a, cols: pd.DataFrame(a * float(mass), index=idx, columns=cols)  # noqa
             p = Prediction(moments=mk(r["moments"], self.moment_names),
@@ -886,6 +898,8 @@ class Bundle:
             if uncertainty:
                 p.moments_std = mk(r["moments:std"], self.moment_names)
                 p.forces_std = mk(r["forces:std"], self.muscle_names)
+            if feats is not None:
+                p.ood = self._ood_result(kin.index, feats[i])
             out.append(p)
         return out
 
@@ -893,10 +907,13 @@ class Bundle:
             mass_kg: float | None = None) -> OODResult:
         """Per-frame distance of the input features to the training distribution."""
         kin = self._as_frame(kinematics)
+        return self._ood_result(kin.index, self.features(kin, height_m, mass_kg))
+
+    def _ood_result(self, index: pd.Index, features: np.ndarray) -> OODResult:
         stats = self.metadata["ood"]
-        d = ood_distance(self.features(kin, height_m, mass_kg), stats)
+        d = ood_distance(features, stats)
         thr = float(stats["threshold"])
-        dist = pd.Series(d, index=kin.index, name="ood_distance")
+        dist = pd.Series(d, index=index, name="ood_distance")
         over = dist > thr
         return OODResult(distance=dist, threshold=thr, over=over,
                          fraction_over=float(over.mean()) if len(over) else 0.0)

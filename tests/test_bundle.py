@@ -241,3 +241,16 @@ def test_save_bundle_fills_arch_and_integrity(trained, tmp_path):
     n = int.from_bytes(head, "little")
     header = json.loads((d / "weights.safetensors").read_bytes()[8:8 + n])
     assert "heads.forces.weight" in header      # plain safetensors, readable without torch
+
+
+def test_prediction_carries_the_same_ood_as_bundle_ood(saved, records):
+    """predict() attaches the OOD check of the very features it used; equal to ood()."""
+    import numpy as np
+
+    b = Bundle.load(saved)
+    rec = records[0]
+    pred = b.predict(rec.kinematics, rec.mass_kg, rec.height_m)
+    direct = b.ood(rec.kinematics, height_m=rec.height_m, mass_kg=rec.mass_kg)
+    assert pred.ood is not None
+    assert np.allclose(pred.ood.distance.to_numpy(), direct.distance.to_numpy())
+    assert pred.ood.threshold == direct.threshold

@@ -225,20 +225,11 @@ class Surrogate:
                                        [self.height_m] * len(kins),
                                        uncertainty=self.uncertainty))
 
-    def _ood(self, kin: pd.DataFrame) -> tuple[pd.DataFrame, float, str | None]:
-        import inspect
-
-        kw: dict[str, Any] = {}
-        try:
-            params = inspect.signature(self.bundle.ood).parameters
-        except (TypeError, ValueError):  # pragma: no cover - builtins
-            params = {}
-        if "height_m" in params:
-            kw["height_m"] = self.height_m
-        if "mass_kg" in params:  # bundles that take the body mass as an input feature
-            kw["mass_kg"] = self.mass_kg
-        with inference_threads():
-            res = self.bundle.ood(kin, **kw)
+    def _ood(self, kin: pd.DataFrame, pred: Any) -> tuple[pd.DataFrame, float, str | None]:
+        res = getattr(pred, "ood", None)  # computed with the prediction (same features)
+        if res is None:
+            with inference_threads():
+                res = self.bundle.ood(kin, height_m=self.height_m, mass_kg=self.mass_kg)
         dist = np.asarray(getattr(res, "distance", []), dtype=float).reshape(-1)
         thr = float(getattr(res, "threshold", float("nan")))
         if dist.shape[0] != len(kin):
@@ -293,7 +284,7 @@ class Surrogate:
         else:
             frc = pd.DataFrame(index=pd.Index(p.times, name="time"))
             frc_std = pd.DataFrame(index=pd.Index(p.times, name="time")) if self.uncertainty else None
-        ood_grid, thr, msg = self._ood(p.kinematics)
+        ood_grid, thr, msg = self._ood(p.kinematics, pred)
         if msg:
             warnings.append(f"{p.name}: {msg}")
         if "distance" in ood_grid:
