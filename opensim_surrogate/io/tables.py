@@ -694,6 +694,13 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, name: str | N
     block = _format_block(np.column_stack([time, values]) if values.size or time.size
                           else np.empty((0, len(labels) + 1)))
     text = "\n".join(lines) + "\n" + block
+    return atomic_write_text(p, text)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` via a temporary file and a rename,
+    so a reader never sees half a file; parent folders are created."""
+    p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:

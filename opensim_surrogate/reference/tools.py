@@ -66,6 +66,10 @@ def _osim() -> Any:
     return _OSIM
 
 
+#: Public name of :func:`_osim` for other modules (validation) that drive OpenSim.
+import_opensim = _osim
+
+
 def opensim_version() -> str:
     """Version string of the OpenSim Python package in use."""
     osim = _osim()
@@ -247,7 +251,8 @@ class ModelCoordinates:
     muscle_spanned: set[str] = field(default_factory=set)
 
 
-def _load_model(path: str | Path) -> Any:
+def load_model(path: str | Path) -> Any:
+    """A fresh ``opensim.Model`` from ``path``; clear errors for a missing/unloadable file."""
     p = Path(path)
     if not p.is_file():
         raise MissingFileError("model file not found", path=p, hint="check the .osim path")
@@ -279,7 +284,7 @@ def model_coordinates(model_osim: str | Path) -> ModelCoordinates:
 
 def _model_coordinates(model_osim: Path) -> ModelCoordinates:
     osim = _osim()
-    model = _load_model(model_osim)
+    model = load_model(model_osim)
     state = model.initSystem()
     cs = model.getCoordinateSet()
     names, rot, locked, ground = [], set(), set(), []
@@ -438,7 +443,7 @@ def scale_model(generic_osim: str | Path, scale_set_xml_or_setup: str | Path, ma
     tool.printToXML(str(tmp_setup))
     os.replace(tmp_setup, setup)
 
-    model = _load_model(generic_osim)
+    model = load_model(generic_osim)
     model.initSystem()
     if not tool.getModelScaler().processModel(model, "", float(mass_kg)):
         raise SimulationError("OpenSim ModelScaler failed", path=scale_set,
@@ -486,7 +491,7 @@ def _scale_set_file(path: Path, work: Path) -> Path:
 
 
 def _copy_markers(model: Any, source: Path) -> int:
-    src = _load_model(source)
+    src = load_model(source)
     dst_set = model.updMarkerSet()
     src_set = src.getMarkerSet()
     n = 0
@@ -1185,7 +1190,7 @@ def foot_positions(model_osim: str | Path, coordinates: pd.DataFrame,
         Index time; columns ``heel_r``, ``toe_r``, ``heel_l``, ``toe_l`` (m, + = ahead of
         the pelvis).
     """
-    model = _load_model(model_osim)
+    model = load_model(model_osim)
     state = model.initSystem()
     cs = model.getCoordinateSet()
     coords = [(cs.get(c), c) for c in coordinates.columns if cs.contains(c)]

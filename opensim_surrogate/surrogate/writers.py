@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, LabelError, TableValueError
+from ..io.tables import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +111,6 @@ def _check_frame(df: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray, 
     return time, values, labels
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_id_sto(moments: pd.DataFrame, path: str | os.PathLike[str], *,
                  precision: int = DEFAULT_PRECISION) -> Path:
     """Write generalized forces in OpenSim's inverse-dynamics output layout.
@@ -147,7 +134,7 @@ def write_id_sto(moments: pd.DataFrame, path: str | os.PathLike[str], *,
     head = (f"{ID_TABLE_NAME}\nversion=1\nnRows={values.shape[0]}\n"
             f"nColumns={values.shape[1] + 1}\ninDegrees=no\nendheader\n")
     text = head + "\t".join(["time", *labels]) + "\n" + format_rows(time, values, precision)
-    return _atomic_write(p, text)
+    return atomic_write_text(p, text)
 
 
 def write_so_force_sto(forces: pd.DataFrame, path: str | os.PathLike[str], *,
@@ -173,7 +160,7 @@ def write_so_force_sto(forces: pd.DataFrame, path: str | os.PathLike[str], *,
     head = (f"{SO_FORCE_TABLE_NAME}\nversion=1\nnRows={values.shape[0]}\n"
             f"nColumns={values.shape[1] + 1}\ninDegrees=no\n{SO_FORCE_HEADER_TEXT}endheader\n")
     text = head + "\t".join(["time", *labels]) + "\n" + format_rows(time, values, precision)
-    return _atomic_write(p, text)
+    return atomic_write_text(p, text)
 
 
 # --------------------------------------------------------------------------------------

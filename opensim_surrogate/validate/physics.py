@@ -53,7 +53,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, MissingFileError, ModelFileError
+from ..errors import InputError, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +104,15 @@ class PhysicsResult:
 
 
 def _osim() -> Any:
-    import opensim
+    from ..reference.tools import import_opensim
 
-    opensim.Logger.setLevelString("error")
-    return opensim
+    return import_opensim()
 
 
 def _load(model_osim: str | Path) -> Any:
-    p = Path(model_osim)
-    if not p.is_file():
-        raise MissingFileError("model file not found", path=p, hint="check the .osim path")
-    osim = _osim()
-    try:
-        model = osim.Model(str(p))
-    except Exception as exc:  # OpenSim raises RuntimeError with its own text
-        raise ModelFileError(f"OpenSim cannot load the model: {exc}", path=p) from exc
-    return model
+    from ..reference.tools import load_model
+
+    return load_model(model_osim)
 
 
 class _Poser:
