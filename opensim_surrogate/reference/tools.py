@@ -66,6 +66,19 @@ def _osim() -> Any:
     return _OSIM
 
 
+def coupled_dependents(model: Any) -> set[str]:
+    """Coordinates driven by an enforced ``CoordinateCouplerConstraint`` (e.g.
+    ``knee_angle_r_beta``): set by assembling, never by hand."""
+    osim = _osim()
+    dependent = set()
+    cons = model.getConstraintSet()
+    for i in range(cons.getSize()):
+        cc = osim.CoordinateCouplerConstraint.safeDownCast(cons.get(i))
+        if cc is not None and cc.get_isEnforced():
+            dependent.add(cc.getDependentCoordinateName())
+    return dependent
+
+
 #: Public name of :func:`_osim` for other modules (validation) that drive OpenSim.
 import_opensim = _osim
 
@@ -298,12 +311,7 @@ def _model_coordinates(model_osim: Path) -> ModelCoordinates:
             locked.add(n)
         if c.getJoint().getParentFrame().findBaseFrame().getName() == "ground":
             ground.append(n)
-    dependent = set()
-    cons = model.getConstraintSet()
-    for i in range(cons.getSize()):
-        cc = osim.CoordinateCouplerConstraint.safeDownCast(cons.get(i))
-        if cc is not None and cc.get_isEnforced():
-            dependent.add(cc.getDependentCoordinateName())
+    dependent = coupled_dependents(model)
     actuated = set()
     fs = model.getForceSet()
     for i in range(fs.getSize()):

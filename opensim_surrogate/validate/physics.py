@@ -119,17 +119,13 @@ class _Poser:
     """Sets a model's coordinates from a kinematics row (radians / metres)."""
 
     def __init__(self, model: Any, state: Any, columns: Sequence[str]) -> None:
-        osim = _osim()
+        from ..reference.tools import coupled_dependents
+
         self.model, self.state = model, state
         cs = model.getCoordinateSet()
         self.coords = {cs.get(i).getName(): cs.get(i) for i in range(cs.getSize())}
         self.cols = [c for c in columns if c in self.coords]
-        dependent = set()
-        cons = model.getConstraintSet()
-        for i in range(cons.getSize()):
-            cc = osim.CoordinateCouplerConstraint.safeDownCast(cons.get(i))
-            if cc is not None and cc.get_isEnforced():
-                dependent.add(cc.getDependentCoordinateName())
+        dependent = coupled_dependents(model)
         self.dependent = dependent
         self.need_assemble = bool(dependent - set(self.cols))
 
