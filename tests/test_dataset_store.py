@@ -60,3 +60,18 @@ def test_wrong_schema_version_refused(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(DatasetError, match="schema version"):
         Dataset(tmp_path)
+
+
+def test_tables_with_opensim_headers_in_attrs_are_written(tmp_path):
+    """read_table puts a TableHeader in DataFrame.attrs; pandas would try to JSON it into the
+    parquet metadata. The store writes such tables (regression: a smoke build failed)."""
+    from opensim_surrogate.io.tables import TableHeader
+
+    rec = _record()
+    rec.kinematics.attrs["opensim_header"] = TableHeader(name="ik", version=1, in_degrees=False,
+                                                         kind="mot")
+    write_info(tmp_path, {"corpus": "test"})
+    write_trial(tmp_path, rec)
+    back = read_trial(tmp_path, rec.trial_id)
+    assert back.kinematics.attrs == {}
+    pd.testing.assert_frame_equal(back.kinematics, rec.kinematics, check_freq=False)

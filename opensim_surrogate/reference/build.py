@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from .._version import __version__
-from ..dataset.store import (FRAME_TABLES, TrialRecord, is_complete, record_failure,
+from ..dataset.store import (TrialRecord, is_complete, record_failure,
                              write_info, write_trial)
 from ..errors import DatasetError, MissingFileError, SurrogateError
 from .corpora import FolderTrial, check_spec, get_corpus, read_folder_trial
@@ -222,11 +222,7 @@ def run_trial(item: Item, config: Any, out: str | Path, process_fn: ProcessFn | 
         if record.trial_id != tid:
             raise DatasetError(f"trial {tid}: process function returned a record for "
                                f"{record.trial_id!r}")
-        for name in FRAME_TABLES:
-            # DataFrame.attrs (e.g. a TableHeader from io.tables.read_table) would be
-            # JSON-dumped into the parquet metadata by pandas; tables carry no attrs.
-            getattr(record, name).attrs = {}
-        write_trial(out, record)
+        write_trial(out, record)  # drops DataFrame.attrs (e.g. TableHeader) itself
         mask = record.mask
         idv = mask["id_valid"].to_numpy(bool) if "id_valid" in mask else None
         sov = mask["so_valid"].to_numpy(bool) if "so_valid" in mask else None
